@@ -1,0 +1,128 @@
+/**
+ * Reading one entry of the lock directory safely, and judging it. A read never follows a
+ * symlink, never blocks on a FIFO and never reads more than {@linkcode MAX_LOCK_BYTES}.
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import { fsError } from "./errors.ts";
+import { decodeLock, type LockRecord, MAX_LOCK_BYTES } from "./format.ts";
+import { type OwnerStatus, ownerStatus } from "./liveness.ts";
+
+/**
+ * How long an unreadable lock file counts as being written rather than corrupt. Locks written
+ * here appear complete (see docs/protocol.md); mana's Rust code creates the file first and
+ * writes it a few microseconds later, and this grace keeps its half-written locks safe.
+ */
+export const WRITE_GRACE_MS = 5_000;
+
+/** What is at a lock name. */
+export type Entry =
+  | { kind: "missing" }
+  | { kind: "lock"; record: LockRecord }
+  | { kind: "corrupt"; reason: string; ageMs: number }
+  | { kind: "directory" };
+
+/** What may be done about an entry: leave it (held), remove it (stale), or neither (blocked). */
+export type Verdict =
+  | { state: "held"; record?: LockRecord; reason?: string }
+  | { state: "stale"; reason: string }
+  | { state: "blocked"; reason: string };
+
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+// O_NOFOLLOW: a symlink fails with ELOOP instead of being followed out of the directory.
+// O_NONBLOCK: opening or reading a FIFO returns at once instead of waiting for a writer.
+const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+const buffer = new Uint8Array(MAX_LOCK_BYTES + 1);
+
+/** Reads and parses the entry at `path`. */
+export function readEntry(path: string): Entry {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, READ_FLAGS);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT") return { kind: "missing" };
+    if (code === "ELOOP" || code === "ENXIO" || code === "EOPNOTSUPP") return special(path);
+    throw fsError("read", path, error);
+  }
+  let length: number;
+  try {
+    length = fs.readSync(fd, buffer, 0, buffer.length, 0);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EISDIR") return { kind: "directory" };
+    if (code === "EAGAIN" || code === "EWOULDBLOCK") return special(path);
+    throw fsError("read", path, error);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const record = decodeLock(buffer.subarray(0, length));
+  if (typeof record !== "string") return { kind: "lock", record };
+  return unreadable(path, record);
+}
+
+function special(path: string): Entry {
+  return unreadable(path, "not a regular file");
+}
+
+// Only the unreadable case needs the entry's type and age, so only it pays for an lstat.
+function unreadable(path: string, reason: string): Entry {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
+    throw fsError("inspect", path, error);
+  }
+  if (info.isDirectory) return { kind: "directory" };
+  if (!info.isFile) {
+    const type = info.isSymlink ? "a symlink" : "not a regular file";
+    // No lock writer makes these, so no grace applies: they are never half-written locks.
+    return { kind: "corrupt", reason: type, ageMs: Infinity };
+  }
+  const mtime = info.mtime?.getTime() ?? 0;
+  // A time in the future (clock skew on a shared disk) counts as young: the safe side.
+  return { kind: "corrupt", reason, ageMs: Math.max(0, Date.now() - mtime) };
+}
+
+/** Judges an entry that is present. Probes the owner's liveness for a readable lock. */
+export function judge(
+  entry: Exclude<Entry, { kind: "missing" }>,
+  cache?: Map<string, OwnerStatus>,
+): Verdict {
+  switch (entry.kind) {
+    case "lock": {
+      const status = ownerStatus(entry.record, cache);
+      if (status === "dead") return { state: "stale", reason: staleReason(entry.record) };
+      if (status === "foreign") {
+        return {
+          state: "held",
+          record: entry.record,
+          reason: `held on host ${entry.record.host}; its pid cannot be checked from here`,
+        };
+      }
+      return { state: "held", record: entry.record };
+    }
+    case "corrupt":
+      if (entry.ageMs < WRITE_GRACE_MS) {
+        return {
+          state: "held",
+          reason: `unreadable (${entry.reason}) but younger than ${
+            WRITE_GRACE_MS / 1000
+          } s: may be being written`,
+        };
+      }
+      return { state: "stale", reason: `corrupt: ${entry.reason}` };
+    case "directory":
+      return {
+        state: "blocked",
+        reason: "a directory where a lock file belongs; remove it by hand",
+      };
+  }
+}
+
+function staleReason(record: LockRecord): string {
+  return `stale: pid ${record.pid} (unit ${record.unitId}) is gone`;
+}
