@@ -31,44 +31,14 @@ export type Verdict =
   | { state: "blocked"; reason: string };
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-// O_NOFOLLOW: a symlink fails with ELOOP instead of being followed out of the directory.
 // O_NONBLOCK: opening or reading a FIFO returns at once instead of waiting for a writer.
+// O_NOFOLLOW: a symlink fails with ELOOP. Deno honours it only under --allow-all (its permission
+// check resolves the path first), so the lstat before the open is what keeps links unfollowed.
 const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 const buffer = new Uint8Array(MAX_LOCK_BYTES + 1);
 
 /** Reads and parses the entry at `path`. */
 export function readEntry(path: string): Entry {
-  let fd: number;
-  try {
-    fd = fs.openSync(path, READ_FLAGS);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT") return { kind: "missing" };
-    if (code === "ELOOP" || code === "ENXIO" || code === "EOPNOTSUPP") return special(path);
-    throw fsError("read", path, error);
-  }
-  let length: number;
-  try {
-    length = fs.readSync(fd, buffer, 0, buffer.length, 0);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "EISDIR") return { kind: "directory" };
-    if (code === "EAGAIN" || code === "EWOULDBLOCK") return special(path);
-    throw fsError("read", path, error);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const record = decodeLock(buffer.subarray(0, length));
-  if (typeof record !== "string") return { kind: "lock", record };
-  return unreadable(path, record);
-}
-
-function special(path: string): Entry {
-  return unreadable(path, "not a regular file");
-}
-
-// Only the unreadable case needs the entry's type and age, so only it pays for an lstat.
-function unreadable(path: string, reason: string): Entry {
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(path);
@@ -78,10 +48,39 @@ function unreadable(path: string, reason: string): Entry {
   }
   if (info.isDirectory) return { kind: "directory" };
   if (!info.isFile) {
-    const type = info.isSymlink ? "a symlink" : "not a regular file";
     // No lock writer makes these, so no grace applies: they are never half-written locks.
-    return { kind: "corrupt", reason: type, ageMs: Infinity };
+    return {
+      kind: "corrupt",
+      reason: info.isSymlink ? "a symlink" : "not a regular file",
+      ageMs: Infinity,
+    };
   }
+  let fd: number;
+  try {
+    fd = fs.openSync(path, READ_FLAGS);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT") return { kind: "missing" };
+    if (code === "ELOOP" || code === "ENXIO") return corrupt(info, "replaced while being read");
+    throw fsError("read", path, error);
+  }
+  let length: number;
+  try {
+    length = fs.readSync(fd, buffer, 0, buffer.length, null);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EISDIR" || code === "EAGAIN" || code === "ESPIPE") {
+      return corrupt(info, "replaced while being read");
+    }
+    throw fsError("read", path, error);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const record = decodeLock(buffer.subarray(0, length));
+  return typeof record === "string" ? corrupt(info, record) : { kind: "lock", record };
+}
+
+function corrupt(info: Deno.FileInfo, reason: string): Entry {
   const mtime = info.mtime?.getTime() ?? 0;
   // A time in the future (clock skew on a shared disk) counts as young: the safe side.
   return { kind: "corrupt", reason, ageMs: Math.max(0, Date.now() - mtime) };

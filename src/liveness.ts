@@ -3,6 +3,9 @@
  * does not exist, the pid now belongs to a process that started later, or the machine has
  * rebooted since. A missing permission or an unexpected error is never such a proof.
  *
+ * The last two proofs need `/proc` (Linux), which Deno opens only under `--allow-all`. Without
+ * it, a dead owner whose pid was reused keeps its lock until that pid exits: the safe direction.
+ *
  * @module
  */
 
@@ -120,13 +123,10 @@ let hostCache: string | null | undefined;
 let bootIdCache: string | null | undefined;
 let ownStartTime: number | null | undefined;
 
-/** This machine's host name, or `undefined` where no permission lets it be read. */
+/** This machine's host name, or `undefined` without `--allow-sys=hostname`. */
 export function thisHost(): string | undefined {
   if (hostCache === undefined) {
-    hostCache = readProc("/proc/sys/kernel/hostname") ?? null;
-    if (hostCache === null && granted({ name: "sys", kind: "hostname" })) {
-      hostCache = Deno.hostname();
-    }
+    hostCache = granted({ name: "sys", kind: "hostname" }) ? Deno.hostname() : null;
   }
   return hostCache ?? undefined;
 }
@@ -138,7 +138,7 @@ function thisBootId(): string | undefined {
 
 /**
  * Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat`. `null` when the process
- * does not exist; `undefined` when it cannot be known (not Linux, or no read access to `/proc`).
+ * does not exist; `undefined` when it cannot be known (not Linux, or `/proc` not readable).
  */
 function processStartTime(pid: number): number | null | undefined {
   if (pid === Deno.pid && ownStartTime !== undefined) return ownStartTime ?? undefined;
@@ -159,10 +159,17 @@ function processStartTime(pid: number): number | null | undefined {
 
 let procReadableCache: boolean | undefined;
 
+/**
+ * Deno lets a program read `/proc` only under `--allow-all`. Asking first, permission by
+ * permission, keeps a narrower grant from ending in an interactive prompt.
+ */
 function procReadable(): boolean {
-  procReadableCache ??= Deno.build.os === "linux" && granted({ name: "read", path: "/proc" });
+  procReadableCache ??= Deno.build.os === "linux" &&
+    ALL_PERMISSIONS.every((name) => granted({ name } as Deno.PermissionDescriptor));
   return procReadableCache;
 }
+
+const ALL_PERMISSIONS = ["read", "write", "net", "env", "sys", "run", "ffi"] as const;
 
 function readProc(path: string): string | undefined {
   if (!procReadable()) return undefined;

@@ -55,8 +55,9 @@ export interface PruneReport {
  * owners.
  *
  * Needs `--allow-read` and `--allow-write` for `manaDir`; `--allow-run` to probe the owner of a
- * lock held by another process; `--allow-read=/proc` (Linux) to record the owner's host, boot id
- * and start time, which guard against a reused pid.
+ * lock held by another process; `--allow-sys=hostname` to record the host. Under `--allow-all`
+ * on Linux it also records the boot id and the process start time, which guard against a reused
+ * pid (Deno reads `/proc` only then).
  *
  * @param manaDir The mana directory, e.g. `".mana"`.
  * @param unitId The unit (task) taking the lock.
