@@ -151,16 +151,17 @@ export function lockDirSync(manaDir: string): string {
   }
   const dir = joinPath(manaDir, "locks");
   if (knownDirs.has(dir)) return dir;
-  try {
-    Deno.mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw fsError("create", dir, error);
-  }
   let isDirectory: boolean;
   try {
     isDirectory = Deno.statSync(dir).isDirectory;
   } catch (error) {
-    throw fsError("inspect", dir, error);
+    if (!(error instanceof Deno.errors.NotFound)) throw fsError("inspect", dir, error);
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw fsError("create", dir, error);
+    }
+    isDirectory = true;
   }
   if (!isDirectory) {
     throw new LockDirectoryError(`${dir} exists but is not a directory; move it away`);

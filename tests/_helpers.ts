@@ -60,3 +60,29 @@ export function age(path: string, seconds: number): void {
 /** The deno executable and the module root, for child processes. */
 export const DENO = Deno.execPath();
 export const ROOT = new URL("..", import.meta.url).pathname;
+
+/** What a child `deno run` printed, and how it ended. */
+export interface ScriptResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs TypeScript source in a child `deno run` with exactly `flags` (plus read access to the
+ * module and the script), as a program with fewer permissions than the tests would be.
+ */
+export async function runScript(source: string, flags: string[]): Promise<ScriptResult> {
+  const dir = Deno.makeTempDirSync({ prefix: "agentlock-script-" });
+  roots.push(dir);
+  const script = `${dir}/script.ts`;
+  Deno.writeTextFileSync(script, source);
+  const readFlag = flags.find((flag) => flag.startsWith("--allow-read"));
+  const read = readFlag === "--allow-read"
+    ? []
+    : [`${readFlag ?? "--allow-read="}${readFlag ? "," : ""}${ROOT},${dir}`];
+  const args = ["run", "--no-prompt", ...flags.filter((f) => f !== readFlag), ...read, script];
+  const out = await new Deno.Command(DENO, { args, stdout: "piped", stderr: "piped" }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
