@@ -1,0 +1,84 @@
+// Many processes race on one lock while holders are killed with SIGKILL; an independent marker
+// file inside the critical section counts overlaps. Run with real child processes.
+
+import assert from "node:assert/strict";
+import { lockFilenameSync } from "../mod.ts";
+import { ROOT, tempManaDir } from "./_helpers.ts";
+
+const CONTENDER = `${ROOT}tests/fixtures/contender.ts`;
+const FLAGS = ["--allow-read", "--allow-write", "--allow-run", "--allow-sys=hostname"];
+
+interface Totals {
+  acquired: number;
+  overlaps: number;
+  takeovers: number;
+  kills: number;
+}
+
+async function race(mode: "lock" | "bypass", processes: number, ms: number): Promise<Totals> {
+  const manaDir = tempManaDir();
+  const workDir = `${manaDir}/../work`;
+  Deno.mkdirSync(workDir);
+  const lockPath = `${manaDir}/locks/${lockFilenameSync("shared.ts")}`;
+  const deadline = Date.now() + ms;
+  const spawn = (left: number, as: string = mode) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", ...FLAGS, CONTENDER, manaDir, workDir, as, String(left)],
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+  const children = new Set(Array.from({ length: processes }, () => spawn(ms)));
+  const exits: Promise<Deno.CommandStatus>[] = [...children].map((c) => c.status);
+  // A clean-up process races the holders: checks, lists and prunes must never free a live lock.
+  if (mode === "lock") exits.push(spawn(ms, "clean").status);
+  let kills = 0;
+  if (mode === "lock") {
+    // Every 150 ms, kill whoever holds the lock right now, and start a replacement.
+    while (Date.now() < deadline - 500) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      let holder: number;
+      try {
+        holder = JSON.parse(Deno.readTextFileSync(lockPath)).pid;
+      } catch {
+        continue; // free at this instant
+      }
+      const child = [...children].find((c) => c.pid === holder);
+      if (!child) continue;
+      child.kill("SIGKILL");
+      await child.status;
+      children.delete(child);
+      kills++;
+      const replacement = spawn(deadline - Date.now());
+      children.add(replacement);
+      exits.push(replacement.status);
+    }
+  }
+  await Promise.all(exits);
+  const totals: Totals = { acquired: 0, overlaps: 0, takeovers: 0, kills };
+  for (const entry of Deno.readDirSync(workDir)) {
+    if (!entry.name.startsWith("stats-")) continue;
+    const stats = JSON.parse(Deno.readTextFileSync(`${workDir}/${entry.name}`));
+    totals.acquired += stats.acquired;
+    totals.overlaps += stats.overlaps;
+    totals.takeovers += stats.takeovers;
+  }
+  return totals;
+}
+
+Deno.test("contention: 4 processes and a cleaner, holders killed with SIGKILL, never two holders", async () => {
+  const totals = await race("lock", 4, 12_000);
+  console.log(
+    `acquisitions ${totals.acquired}, overlaps ${totals.overlaps}, ` +
+      `holders killed ${totals.kills}, stale takeovers after a kill inside ${totals.takeovers}`,
+  );
+  assert.equal(totals.overlaps, 0);
+  assert.ok(totals.acquired >= 5000, `only ${totals.acquired} acquisitions`);
+  assert.ok(totals.kills >= 10, `only ${totals.kills} kills`);
+  assert.ok(totals.takeovers >= 1, "no holder was killed inside its critical section");
+});
+
+Deno.test("contention: the overlap check detects overlaps when the lock is bypassed", async () => {
+  const totals = await race("bypass", 3, 1_500);
+  console.log(`bypassed: acquisitions ${totals.acquired}, overlaps ${totals.overlaps}`);
+  assert.ok(totals.overlaps > 0, "the marker check must be able to fail");
+});
