@@ -5,7 +5,6 @@
  * @module
  */
 
-import * as fs from "node:fs";
 import { fsError } from "./errors.ts";
 import { decodeLock, type LockRecord, MAX_LOCK_BYTES } from "./format.ts";
 import { type OwnerStatus, ownerStatus } from "./liveness.ts";
@@ -30,11 +29,6 @@ export type Verdict =
   | { state: "stale"; reason: string }
   | { state: "blocked"; reason: string };
 
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-// O_NONBLOCK: opening or reading a FIFO returns at once instead of waiting for a writer.
-// O_NOFOLLOW: a symlink fails with ELOOP. Deno honours it only under --allow-all (its permission
-// check resolves the path first), so the lstat before the open is what keeps links unfollowed.
-const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 const buffer = new Uint8Array(MAX_LOCK_BYTES + 1);
 
 /** Reads and parses the entry at `path`. */
@@ -49,35 +43,48 @@ export function readEntry(path: string): Entry {
   if (info.isDirectory) return { kind: "directory" };
   if (!info.isFile) {
     // No lock writer makes these, so no grace applies: they are never half-written locks.
-    return {
-      kind: "corrupt",
-      reason: info.isSymlink ? "a symlink" : "not a regular file",
-      ageMs: Infinity,
-    };
+    const reason = info.isSymlink ? "a symlink" : "not a regular file";
+    return { kind: "corrupt", reason, ageMs: Infinity };
   }
-  let fd: number;
+  let file: Deno.FsFile;
   try {
-    fd = fs.openSync(path, READ_FLAGS);
+    file = openForReading(path);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT") return { kind: "missing" };
-    if (code === "ELOOP" || code === "ENXIO") return corrupt(info, "replaced while being read");
+    if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
     throw fsError("read", path, error);
   }
   let length: number;
   try {
-    length = fs.readSync(fd, buffer, 0, buffer.length, null);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "EISDIR" || code === "EAGAIN" || code === "ESPIPE") {
+    // The entry may have been swapped since the lstat; read only the regular file it named.
+    const opened = file.statSync();
+    if (!opened.isFile || opened.ino !== info.ino || opened.dev !== info.dev) {
       return corrupt(info, "replaced while being read");
     }
+    length = file.readSync(buffer) ?? 0;
+  } catch (error) {
     throw fsError("read", path, error);
   } finally {
-    fs.closeSync(fd);
+    file.close();
   }
   const record = decodeLock(buffer.subarray(0, length));
   return typeof record === "string" ? corrupt(info, record) : { kind: "lock", record };
+}
+
+/**
+ * Opens read-write where allowed: on Linux and macOS, opening a FIFO for reading only waits for a
+ * writer, but opening it read-write returns at once. Nothing is ever written through it.
+ */
+function openForReading(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { read: true, write: true });
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.PermissionDenied) && !/EROFS|Read-only/.test(String(error))
+    ) {
+      throw error;
+    }
+    return Deno.openSync(path, { read: true }); // another user's lock, or a read-only disk
+  }
 }
 
 function corrupt(info: Deno.FileInfo, reason: string): Entry {

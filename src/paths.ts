@@ -4,8 +4,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { fsError, LockDirectoryError, UnsupportedPlatformError } from "./errors.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /** Name of the per-directory guard file; its extension is not `.lock`, so mana ignores it. */
 export const GUARD_NAME = ".agentlock.guard";
@@ -81,8 +81,8 @@ export function lockFilenameSync(filePath: string): string {
   const cached = filenameCache.get(filePath);
   if (cached !== undefined) return cached;
   checkFilePath(filePath);
-  // Web Crypto has no synchronous digest; node:crypto is Deno's built-in one.
-  return remember(filePath, createHash("sha256").update(filePath, "utf8").digest("hex") + ".lock");
+  // Web Crypto has no synchronous digest.
+  return remember(filePath, sha256Hex(filePath) + ".lock");
 }
 
 function toHex(bytes: Uint8Array): string {

@@ -100,3 +100,15 @@ Deno.test("decodeLock names what is wrong with a malformed lock", () => {
   const record = decodeLock(enc({ ...base, host: 1, start_time: "x", token: 2 }));
   assert.deepEqual(record, { unitId: "1", pid: 5, filePath: "a", lockedAt: 1 });
 });
+
+Deno.test("the synchronous SHA-256 matches Web Crypto across block boundaries", async () => {
+  const { sha256Hex } = await import("../src/sha256.ts");
+  for (let length = 0; length <= 200; length++) {
+    const text = Array.from({ length }, (_, i) =>
+      String.fromCharCode(32 + ((i * 31 + length) % 90)))
+      .join("") + (length % 3 ? "é文" : "");
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    assert.equal(sha256Hex(text), hex, `length ${length}`);
+  }
+});
