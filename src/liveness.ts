@@ -82,7 +82,16 @@ export function ownerStatus(record: LockRecord, cache?: Map<string, OwnerStatus>
 }
 
 function probeOwner(record: LockRecord): OwnerStatus {
-  if (record.host !== undefined && record.host !== thisHost()) return "foreign";
+  if (record.host !== undefined) {
+    const host = thisHost();
+    if (host === undefined) {
+      throw new LockPermissionError(
+        `Needs --allow-sys=hostname to tell whether pid ${record.pid}'s lock was taken on this ` +
+          `host; run with --allow-sys=hostname`,
+      );
+    }
+    if (record.host !== host) return "foreign";
+  }
   const bootId = thisBootId();
   if (record.bootId !== undefined && bootId !== undefined && record.bootId !== bootId) {
     return "dead";

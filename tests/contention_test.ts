@@ -15,49 +15,16 @@ interface Totals {
   kills: number;
 }
 
-async function race(mode: "lock" | "bypass", processes: number, ms: number): Promise<Totals> {
-  const manaDir = tempManaDir();
-  const workDir = `${manaDir}/../work`;
-  Deno.mkdirSync(workDir);
-  const lockPath = `${manaDir}/locks/${lockFilenameSync("shared.ts")}`;
-  const deadline = Date.now() + ms;
-  const spawn = (left: number, as: string = mode) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", ...FLAGS, CONTENDER, manaDir, workDir, as, String(left)],
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-  const children = new Set(Array.from({ length: processes }, () => spawn(ms)));
-  const exits: Promise<Deno.CommandStatus>[] = [...children].map((c) => c.status);
-  // A clean-up process races the holders: checks, lists and prunes must never free a live lock.
-  if (mode === "lock") exits.push(spawn(ms, "clean").status);
-  let kills = 0;
-  if (mode === "lock") {
-    // Every 150 ms, kill whoever holds the lock right now, and start a replacement.
-    while (Date.now() < deadline - 500) {
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      let holder: number;
-      try {
-        holder = JSON.parse(Deno.readTextFileSync(lockPath)).pid;
-      } catch {
-        continue; // free at this instant
-      }
-      const child = [...children].find((c) => c.pid === holder);
-      if (!child) continue;
-      child.kill("SIGKILL");
-      await child.status;
-      children.delete(child);
-      kills++;
-      const replacement = spawn(deadline - Date.now());
-      children.add(replacement);
-      exits.push(replacement.status);
-    }
-  }
-  await Promise.all(exits);
+function totalsOf(workDir: string, kills: number): Totals {
   const totals: Totals = { acquired: 0, overlaps: 0, takeovers: 0, kills };
   for (const entry of Deno.readDirSync(workDir)) {
     if (!entry.name.startsWith("stats-")) continue;
-    const stats = JSON.parse(Deno.readTextFileSync(`${workDir}/${entry.name}`));
+    let stats;
+    try {
+      stats = JSON.parse(Deno.readTextFileSync(`${workDir}/${entry.name}`));
+    } catch {
+      continue; // being rewritten this instant
+    }
     totals.acquired += stats.acquired;
     totals.overlaps += stats.overlaps;
     totals.takeovers += stats.takeovers;
@@ -65,8 +32,62 @@ async function race(mode: "lock" | "bypass", processes: number, ms: number): Pro
   return totals;
 }
 
+/**
+ * Races `processes` contenders on one lock until they reach `target` acquisitions (and, with
+ * the lock, at least 10 kills) or `maxMs` passes. Stopping on a count, not a time, keeps the
+ * test meaningful on a busy machine.
+ */
+async function race(
+  mode: "lock" | "bypass",
+  processes: number,
+  target: number,
+  maxMs: number,
+): Promise<Totals> {
+  const manaDir = tempManaDir();
+  const workDir = `${manaDir}/../work`;
+  Deno.mkdirSync(workDir);
+  const lockPath = `${manaDir}/locks/${lockFilenameSync("shared.ts")}`;
+  const deadline = Date.now() + maxMs;
+  const spawn = (as: string = mode) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", ...FLAGS, CONTENDER, manaDir, workDir, as, String(maxMs)],
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+  const children = new Set(Array.from({ length: processes }, () => spawn()));
+  const exits: Promise<Deno.CommandStatus>[] = [...children].map((c) => c.status);
+  // A clean-up process races the holders: checks, lists and prunes must never free a live lock.
+  if (mode === "lock") exits.push(spawn("clean").status);
+  let kills = 0;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const { acquired } = totalsOf(workDir, kills);
+    if (acquired >= target && (mode === "bypass" || kills >= 10)) break;
+    if (mode === "bypass") continue;
+    // Kill whoever holds the lock right now, and start a replacement.
+    let holder: number;
+    try {
+      holder = JSON.parse(Deno.readTextFileSync(lockPath)).pid;
+    } catch {
+      continue; // free at this instant
+    }
+    const child = [...children].find((c) => c.pid === holder);
+    if (!child) continue;
+    child.kill("SIGKILL");
+    await child.status;
+    children.delete(child);
+    kills++;
+    const replacement = spawn();
+    children.add(replacement);
+    exits.push(replacement.status);
+  }
+  Deno.writeTextFileSync(`${workDir}/stop`, "");
+  await Promise.all(exits);
+  return totalsOf(workDir, kills);
+}
+
 Deno.test("contention: 4 processes and a cleaner, holders killed with SIGKILL, never two holders", async () => {
-  const totals = await race("lock", 4, 12_000);
+  const totals = await race("lock", 4, 6_000, 60_000);
   console.log(
     `acquisitions ${totals.acquired}, overlaps ${totals.overlaps}, ` +
       `holders killed ${totals.kills}, stale takeovers after a kill inside ${totals.takeovers}`,
@@ -78,7 +99,7 @@ Deno.test("contention: 4 processes and a cleaner, holders killed with SIGKILL, n
 });
 
 Deno.test("contention: the overlap check detects overlaps when the lock is bypassed", async () => {
-  const totals = await race("bypass", 3, 1_500);
+  const totals = await race("bypass", 3, 2_000, 10_000);
   console.log(`bypassed: acquisitions ${totals.acquired}, overlaps ${totals.overlaps}`);
   assert.ok(totals.overlaps > 0, "the marker check must be able to fail");
 });

@@ -157,3 +157,30 @@ Deno.test("without write access, acquire says which permission is missing and wr
   assert.match(stdout, /^LockPermissionError: Cannot write .*--allow-write/);
   assert.deepEqual([...Deno.readDirSync(`${manaDir}/locks`)], []);
 });
+
+Deno.test("without --allow-sys=hostname a lock that records a host is an error, not foreign", async () => {
+  const manaDir = tempManaDir();
+  const dead = await deadPid();
+  const stale = plantLock(manaDir, {
+    unitId: "1",
+    pid: dead,
+    filePath: "a.ts",
+    lockedAt: 1,
+    host: Deno.hostname(),
+  });
+  const script = `
+    import { checkLock } from "${ROOT}mod.ts";
+    try { await checkLock(${JSON.stringify(manaDir)}, "a.ts"); console.log("no error"); }
+    catch (e) { console.log(e.name + ": " + e.message); }
+  `;
+  const { stdout } = await runScript(script, [
+    `--allow-read=${manaDir}`,
+    `--allow-write=${manaDir}`,
+    "--allow-run",
+  ]);
+  assert.match(
+    stdout,
+    /^LockPermissionError: Needs --allow-sys=hostname .* run with --allow-sys=hostname/,
+  );
+  assert.ok(exists(stale), "nothing may be deleted without a proof");
+});
