@@ -44,3 +44,15 @@ export {
   releaseSync,
   type RemovedLock,
 } from "./src/store.ts";
+export { acquireWait, type WaitOptions } from "./src/wait.ts";
+export {
+  type CompromisedEvent,
+  type FileLock,
+  lock,
+  type LockOptions,
+  lockSync,
+  type LockSyncOptions,
+  LockTimeoutError,
+} from "./src/handle.ts";
+export { type ExitSignal, LockSession, type LockSessionOptions } from "./src/session.ts";
+export { projectPath } from "./src/normalize.ts";
