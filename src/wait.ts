@@ -108,16 +108,23 @@ export async function waitForLock(
   signal?.addEventListener("abort", wake);
   try {
     let pause = POLL_START_MS;
+    let woken = false;
     // Attempt again at once: the holder may have released before the watch began.
     for (;;) {
       signal?.throwIfAborted();
-      const record = isHeldByOther(lockPath, unitId, pid) ? null : await attempt();
+      // Every waiter wakes on every change of the lock file; those that find it present again
+      // go back to sleep after one lstat instead of a full attempt, so that a herd of waiters
+      // does not slow the hand-off. Timer wake-ups always attempt: they find stale locks.
+      const skip = woken && watch.active
+        ? lockFileExists(lockPath)
+        : isHeldByOther(lockPath, unitId, pid);
+      const record = skip ? null : await attempt();
       if (record !== null) return record;
       const left = deadline - performance.now();
       if (left <= 0) return null;
       // A running watcher wakes us on release; the cap poll is its safety net.
       const base = watch.active ? POLL_CAP_MS : pause;
-      await sleeper.sleep(Math.min(jitter(base), left));
+      woken = await sleeper.sleep(Math.min(jitter(base), left));
       pause = Math.min(pause * 2, POLL_CAP_MS);
     }
   } finally {
@@ -144,29 +151,41 @@ function isHeldByOther(lockPath: string, unitId: string, pid: number): boolean {
   }
 }
 
+function lockFileExists(lockPath: string): boolean {
+  try {
+    Deno.lstatSync(lockPath);
+    return true;
+  } catch {
+    return false; // gone, or unreadable: the attempt decides
+  }
+}
+
 /** A pause of 0.5 to 1.5 times `ms`, so that waiters woken together spread out. */
 function jitter(ms: number): number {
   return ms * (0.5 + Math.random());
 }
 
-/** A timer sleep that `wake` ends early; a wake while awake ends the next sleep at once. */
+/**
+ * A timer sleep that `wake` ends early; a wake while awake ends the next sleep at once. `sleep`
+ * resolves `true` when woken, `false` when its time ran out.
+ */
 class Sleeper {
   #resume: (() => void) | null = null;
   #woken = false;
 
-  sleep(ms: number): Promise<void> {
+  sleep(ms: number): Promise<boolean> {
     if (this.#woken) {
       this.#woken = false;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#resume = null;
-        resolve();
+        resolve(false);
       }, ms);
       this.#resume = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
     });
   }
@@ -331,9 +350,10 @@ async function pump(dir: string, watch: DirWatch): Promise<void> {
 
 /** Wakes the subscribers an event concerns; returns `true` when the directory itself is gone. */
 function dispatch(dir: string, watch: DirWatch, event: Deno.FsEvent): boolean {
-  // "access" is a file being closed or read, which frees no lock; waking on it would let
-  // waiters, whose attempts read the lock file, wake one another forever.
-  if (event.kind === "access") return false;
+  // Only a removal frees a lock (a replacement is a removal, then a creation). Creations,
+  // writes and reads ("access", which waiters' own attempts cause) would only wake every waiter
+  // of every process for nothing.
+  if (event.kind === "access" || event.kind === "create" || event.kind === "modify") return false;
   // A removed or renamed lock directory is made again by the next acquirer, and this watcher
   // would not see it: end it, so that the next subscriber opens a fresh one.
   const dirName = baseName(dir.replace(/\/+$/, ""));
