@@ -115,3 +115,18 @@ export function toLockInfo(record: LockRecord): LockInfo {
     lockedAt: record.lockedAt,
   };
 }
+
+/** Throws unless `unitId` is a non-empty string. */
+export function checkUnit(unitId: string): void {
+  if (typeof unitId !== "string" || unitId.length === 0) {
+    throw new TypeError("unitId must be a non-empty string");
+  }
+}
+
+/** Throws unless the owner is a non-empty unit id and a valid pid. */
+export function checkOwner(unitId: string, pid: number): void {
+  checkUnit(unitId);
+  if (!isValidPid(pid)) {
+    throw new RangeError(`Invalid pid ${pid}: expected an integer from 1 to 2147483647`);
+  }
+}

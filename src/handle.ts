@@ -12,18 +12,12 @@
 
 import { readEntry } from "./entry.ts";
 import { LockError } from "./errors.ts";
-import { type LockInfo, type LockRecord, toLockInfo } from "./format.ts";
+import { checkOwner, type LockInfo, type LockRecord, toLockInfo } from "./format.ts";
 import { type Op, runAsync, runSync } from "./guard.ts";
 import { projectPath } from "./normalize.ts";
 import { joinPath, lockDirSync, lockFilename, lockFilenameSync } from "./paths.ts";
 import { acquireOp, isSameAcquisition, releaseTokenOp } from "./store.ts";
-import {
-  checkOwner,
-  checkWaitOptions,
-  waitForLock,
-  type WaitOptions,
-  watchLockFile,
-} from "./wait.ts";
+import { checkWaitOptions, waitForLock, type WaitOptions, watchLockFile } from "./wait.ts";
 
 /** How often a held lock with an `onCompromised` callback is checked besides the watcher. */
 const COMPROMISE_CHECK_MS = 1_000;

@@ -16,7 +16,8 @@ import {
   openLock,
   openLockSync,
 } from "./handle.ts";
-import { checkOwner, checkWaitOptions, type WaitOptions } from "./wait.ts";
+import { checkOwner } from "./format.ts";
+import { checkWaitOptions, type WaitOptions } from "./wait.ts";
 
 /** A signal on which a session releases its locks and the process exits with 128 + its number. */
 export type ExitSignal = "SIGHUP" | "SIGINT" | "SIGQUIT" | "SIGTERM";

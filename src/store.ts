@@ -11,7 +11,14 @@
  */
 
 import { fsError, LockDirectoryError } from "./errors.ts";
-import { encodeLock, isValidPid, type LockInfo, type LockRecord, toLockInfo } from "./format.ts";
+import {
+  checkOwner,
+  checkUnit,
+  encodeLock,
+  type LockInfo,
+  type LockRecord,
+  toLockInfo,
+} from "./format.ts";
 import type { ActiveLock } from "./format.ts";
 import { judge, readEntry } from "./entry.ts";
 import { type Op, runAsync, runSync, withGuard } from "./guard.ts";
@@ -593,17 +600,4 @@ function randomId(): string {
   let id = "";
   for (const byte of bytes) id += byte.toString(16).padStart(2, "0");
   return id;
-}
-
-function checkUnit(unitId: string): void {
-  if (typeof unitId !== "string" || unitId.length === 0) {
-    throw new TypeError("unitId must be a non-empty string");
-  }
-}
-
-function checkOwner(unitId: string, pid: number): void {
-  checkUnit(unitId);
-  if (!isValidPid(pid)) {
-    throw new RangeError(`Invalid pid ${pid}: expected an integer from 1 to 2147483647`);
-  }
 }

@@ -10,7 +10,7 @@
  */
 
 import { judge, readEntry } from "./entry.ts";
-import { isValidPid, type LockRecord } from "./format.ts";
+import { checkOwner, type LockRecord } from "./format.ts";
 import { runAsync } from "./guard.ts";
 import { joinPath, lockDirSync, lockFilename } from "./paths.ts";
 import { acquireOp } from "./store.ts";
@@ -380,16 +380,6 @@ function baseName(path: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Argument checks shared with the handles.
-
-/** Throws when the owner is not a non-empty unit id and a valid pid. */
-export function checkOwner(unitId: string, pid: number): void {
-  if (typeof unitId !== "string" || unitId.length === 0) {
-    throw new TypeError("unitId must be a non-empty string");
-  }
-  if (!isValidPid(pid)) {
-    throw new RangeError(`Invalid pid ${pid}: expected an integer from 1 to 2147483647`);
-  }
-}
 
 /** Throws when `timeoutMs` is not a non-negative number or `signal` is not an AbortSignal. */
 export function checkWaitOptions(options: WaitOptions): void {
