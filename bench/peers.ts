@@ -4,6 +4,8 @@
 //
 // Usage: deno task bench:peers [--quick]
 
+import { acquireSync } from "../mod.ts";
+
 const quick = Deno.args.includes("--quick");
 const ROOT = new URL("..", import.meta.url).pathname;
 const PEERS = `${ROOT}bench/peers`;
@@ -168,7 +170,9 @@ for (
 console.log("\ncold start, median ms");
 const empty = `${freshDir()}/empty.ts`;
 Deno.writeTextFileSync(empty, "");
+// Ten live locks held by this process, so that `list` reads, parses and probes real files.
 const listDir = `${freshDir()}/.mana`;
+for (let i = 0; i < 10; i++) acquireSync(listDir, "1.1", Deno.pid, `src/file-${i}.ts`);
 const startTimes = { empty: [] as number[], list: [] as number[] };
 for (let i = 0; i < STARTS; i++) {
   for (const which of ["empty", "list"] as const) {
@@ -186,7 +190,7 @@ const emptyMs = median(startTimes.empty);
 const listMs = median(startTimes.list);
 row("what", "median ms", "× empty script");
 row("deno run empty.ts", fmt(emptyMs), "1.00");
-row("agentlock CLI list", fmt(listMs), fmt(listMs / emptyMs, 2));
+row("agentlock CLI list (10 locks)", fmt(listMs), fmt(listMs / emptyMs, 2));
 
 const machine = `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, ` +
   `Deno ${Deno.version.deno}, ${new Date().toISOString().slice(0, 10)}${quick ? ", --quick" : ""}`;

@@ -1,6 +1,7 @@
 /**
- * Reading one entry of the lock directory safely, and judging it. A read never follows a
- * symlink, never blocks on a FIFO and never reads more than {@linkcode MAX_LOCK_BYTES}.
+ * Reading one entry of the lock directory safely, and judging it. Only a regular file is opened
+ * (an lstat comes first), so a read never follows a symlink or waits on a FIFO found in the
+ * directory, and it never reads more than {@linkcode MAX_LOCK_BYTES}.
  *
  * @module
  */
@@ -48,7 +49,10 @@ export function readEntry(path: string): Entry {
   }
   let file: Deno.FsFile;
   try {
-    file = openForReading(path);
+    // Read-only: a write open through a symlink swapped in after the lstat could reach a device
+    // with side effects. The residual risk is a FIFO swapped in during those microseconds,
+    // which would make this one open wait for a writer.
+    file = Deno.openSync(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
     throw fsError("read", path, error);
@@ -68,23 +72,6 @@ export function readEntry(path: string): Entry {
   }
   const record = decodeLock(buffer.subarray(0, length));
   return typeof record === "string" ? corrupt(info, record) : { kind: "lock", record };
-}
-
-/**
- * Opens read-write where allowed: on Linux and macOS, opening a FIFO for reading only waits for a
- * writer, but opening it read-write returns at once. Nothing is ever written through it.
- */
-function openForReading(path: string): Deno.FsFile {
-  try {
-    return Deno.openSync(path, { read: true, write: true });
-  } catch (error) {
-    if (
-      !(error instanceof Deno.errors.PermissionDenied) && !/EROFS|Read-only/.test(String(error))
-    ) {
-      throw error;
-    }
-    return Deno.openSync(path, { read: true }); // another user's lock, or a read-only disk
-  }
 }
 
 function corrupt(info: Deno.FileInfo, reason: string): Entry {
