@@ -51,7 +51,7 @@ export function readEntry(path: string): Entry {
   try {
     // Read-only: a write open through a symlink swapped in after the lstat could reach a device
     // with side effects. The residual risk is a FIFO swapped in during those microseconds,
-    // which would make this one open wait for a writer.
+    // which would make this one open wait for a writer (docs/protocol.md).
     file = Deno.openSync(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
@@ -59,11 +59,8 @@ export function readEntry(path: string): Entry {
   }
   let length: number;
   try {
-    // The entry may have been swapped since the lstat; read only the regular file it named.
-    const opened = file.statSync();
-    if (!opened.isFile || opened.ino !== info.ino || opened.dev !== info.dev) {
-      return corrupt(info, "replaced while being read");
-    }
+    // One bounded read. Had the entry been swapped since the lstat, what is read here only
+    // decides how it is judged, and every removal judges it again under the guard.
     length = file.readSync(buffer) ?? 0;
   } catch (error) {
     throw fsError("read", path, error);
