@@ -32,20 +32,21 @@ export type Verdict =
 
 const buffer = new Uint8Array(MAX_LOCK_BYTES + 1);
 
-/** Reads and parses the entry at `path`. */
-export function readEntry(path: string): Entry {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
-    throw fsError("inspect", path, error);
-  }
-  if (info.isDirectory) return { kind: "directory" };
-  if (!info.isFile) {
-    // No lock writer makes these, so no grace applies: they are never half-written locks.
-    const reason = info.isSymlink ? "a symlink" : "not a regular file";
-    return { kind: "corrupt", reason, ageMs: Infinity };
+/**
+ * Reads and parses the entry at `path`. A scan passes the directory entry it listed: its type
+ * comes free with the listing, so a regular file is read without an lstat first.
+ */
+export function readEntry(path: string, listed?: Deno.DirEntry): Entry {
+  let info: Deno.FileInfo | undefined;
+  if (!listed?.isFile) {
+    info = lstat(path);
+    if (info === undefined) return { kind: "missing" };
+    if (info.isDirectory) return { kind: "directory" };
+    if (!info.isFile) {
+      // No lock writer makes these, so no grace applies: they are never half-written locks.
+      const reason = info.isSymlink ? "a symlink" : "not a regular file";
+      return { kind: "corrupt", reason, ageMs: Infinity };
+    }
   }
   let file: Deno.FsFile;
   try {
@@ -68,7 +69,19 @@ export function readEntry(path: string): Entry {
     file.close();
   }
   const record = decodeLock(buffer.subarray(0, length));
-  return typeof record === "string" ? corrupt(info, record) : { kind: "lock", record };
+  if (typeof record !== "string") return { kind: "lock", record };
+  // Only an unreadable file needs its age.
+  info ??= lstat(path);
+  return info === undefined ? { kind: "missing" } : corrupt(info, record);
+}
+
+function lstat(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw fsError("inspect", path, error);
+  }
 }
 
 function corrupt(info: Deno.FileInfo, reason: string): Entry {

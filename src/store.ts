@@ -418,13 +418,14 @@ function* scanOp(dir: string, prune: boolean): Op<PruneReport> {
   const report: PruneReport = { live: [], removed: [], skipped: [] };
   const stale: string[] = [];
   const cache = new Map<string, OwnerStatus>();
-  for (const name of readLockDir(dir)) {
+  for (const listed of readLockDir(dir)) {
+    const { name } = listed;
     const lockPath = joinPath(dir, name);
     if (!name.endsWith(".lock")) {
       if (prune && isAbandonedTemp(name)) removeTemp(lockPath, report);
       continue;
     }
-    const entry = readEntry(lockPath);
+    const entry = readEntry(lockPath, listed);
     if (entry.kind === "missing") continue;
     const verdict = judge(entry, cache);
     if (verdict.state === "stale") stale.push(lockPath);
@@ -568,9 +569,9 @@ function removeTemp(path: string, report: PruneReport): void {
   }
 }
 
-function readLockDir(dir: string): string[] {
+function readLockDir(dir: string): Deno.DirEntry[] {
   try {
-    return Array.from(Deno.readDirSync(dir), (entry) => entry.name);
+    return Array.from(Deno.readDirSync(dir));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       forgetLockDir(dir);
