@@ -55,4 +55,12 @@ export {
   LockTimeoutError,
 } from "./src/handle.ts";
 export { type ExitSignal, LockSession, type LockSessionOptions } from "./src/session.ts";
+export {
+  FileLockStore,
+  type ListedLock,
+  type LockStore,
+  type StoreCompromisedEvent,
+  type StoreLock,
+  type StoreLockOptions,
+} from "./src/lock_store.ts";
 export { projectPath } from "./src/normalize.ts";

@@ -12,6 +12,7 @@
 import { judge, readEntry } from "./entry.ts";
 import { checkOwner, type LockRecord } from "./format.ts";
 import { runAsync } from "./guard.ts";
+import { jitter, Sleeper } from "./sleeper.ts";
 import { joinPath, lockDirSync, lockFilename } from "./paths.ts";
 import { acquireOp } from "./store.ts";
 
@@ -157,44 +158,6 @@ function lockFileExists(lockPath: string): boolean {
     return true;
   } catch {
     return false; // gone, or unreadable: the attempt decides
-  }
-}
-
-/** A pause of 0.5 to 1.5 times `ms`, so that waiters woken together spread out. */
-function jitter(ms: number): number {
-  return ms * (0.5 + Math.random());
-}
-
-/**
- * A timer sleep that `wake` ends early; a wake while awake ends the next sleep at once. `sleep`
- * resolves `true` when woken, `false` when its time ran out.
- */
-class Sleeper {
-  #resume: (() => void) | null = null;
-  #woken = false;
-
-  sleep(ms: number): Promise<boolean> {
-    if (this.#woken) {
-      this.#woken = false;
-      return Promise.resolve(true);
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#resume = null;
-        resolve(false);
-      }, ms);
-      this.#resume = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-  }
-
-  wake(): void {
-    const resume = this.#resume;
-    this.#resume = null;
-    if (resume) resume();
-    else this.#woken = true;
   }
 }
 
