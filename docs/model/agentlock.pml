@@ -86,7 +86,9 @@ ltl progress { [] (ANYWANT -> <> (ANYHOLD || !ANYWANT)) }
 
 /* readEntry(path), first half: lstat. Gives "missing", or the age of whatever file is there. */
 inline lstat_entry() {
-  /* @src src/entry.ts "info = Deno.lstatSync(path);" */
+  /* A scan takes the type from the directory listing and lstats only an unreadable file, for its
+   * age, after the read; that only picks candidates: the re-read under the guard decides. */
+  /* @src src/entry.ts "info = lstat(path);" */
   atomic { e_present = lk_present; e_old = lk_old && lk_present }
 }
 
