@@ -362,7 +362,7 @@ export function* acquireOp(
   const record = newRecord(unitId, pid, filePath);
   const bytes = encodeLock(record);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (publish(dir, name, bytes)) return record;
+    if (publish(dir, name, bytes, record)) return record;
     const entry = readEntry(lockPath);
     if (entry.kind === "missing") continue; // released in between: try again
     if (entry.kind === "lock" && isOwner(entry.record, unitId, pid)) return entry.record;
@@ -378,7 +378,9 @@ export function* acquireOp(
 
 function* releaseOp(dir: string, name: string, unitId: string, pid: number): Op<boolean> {
   const lockPath = joinPath(dir, name);
+  const isCaller = (record: LockRecord) => isOwner(record, unitId, pid);
   return yield* withGuard(dir, () => {
+    if (isOwnPublished(lockPath, isCaller)) return remove(lockPath);
     const entry = readEntry(lockPath);
     if (entry.kind !== "lock" || !isOwner(entry.record, unitId, pid)) return false;
     return remove(lockPath);
@@ -390,7 +392,9 @@ function* releaseOp(dir: string, name: string, unitId: string, pid: number): Op<
  * owner and token). Handles use it so that a lock taken over and re-taken is never removed.
  */
 export function* releaseTokenOp(dir: string, lockPath: string, record: LockRecord): Op<boolean> {
+  const isThat = (published: LockRecord) => isSameAcquisition(published, record);
   return yield* withGuard(dir, () => {
+    if (isOwnPublished(lockPath, isThat)) return remove(lockPath);
     const entry = readEntry(lockPath);
     if (entry.kind !== "lock" || !isSameAcquisition(entry.record, record)) return false;
     return remove(lockPath);
@@ -478,24 +482,44 @@ function* clearOp(dir: string): Op<number> {
 /**
  * Publishes a complete lock file under `name` if that name is free. The content goes to a private
  * temporary file first; `link(2)` then gives it the lock name atomically, or fails if it exists.
+ *
+ * When this process is the owner, the temporary name stays linked while the lock is held: as long
+ * as it exists, no other file can have its inode, so finding that inode at the lock name proves
+ * the lock file is the one published here, without reading it (see {@linkcode isOwnPublished}).
+ * The temporary name is fixed per lock and per thread, because a new name per call costs the file
+ * system a new directory entry each time.
  */
-function publish(dir: string, name: string, bytes: Uint8Array): boolean {
+function publish(
+  dir: string,
+  name: string,
+  bytes: Uint8Array,
+  record: LockRecord,
+  retries = 2,
+): boolean {
   const lockPath = joinPath(dir, name);
-  const tempPath = joinPath(dir, `.${name}.${Deno.pid}.${randomId()}${TEMP_SUFFIX}`);
+  const tempPath = joinPath(dir, `.${name}.${Deno.pid}.${THREAD_ID}${TEMP_SUFFIX}`);
   try {
     Deno.writeFileSync(tempPath, bytes, { createNew: true, mode: 0o644 });
   } catch (error) {
+    if (retries === 0) throw fsError("write", tempPath, error);
+    if (error instanceof Deno.errors.AlreadyExists) {
+      // Still linked to a lock of ours: held and now acquired again by its owner, or removed by
+      // someone else. Either way the next release reads the lock file instead.
+      forgetPublished(lockPath);
+      removeQuietly(tempPath);
+      return publish(dir, name, bytes, record, retries - 1);
+    }
     removeQuietly(tempPath); // a full disk can leave a partial file behind
     if (!(error instanceof Deno.errors.NotFound)) throw fsError("write", tempPath, error);
-    // The lock directory was removed under us: make it again once.
+    // The lock directory was removed under us: make it again.
     forgetLockDir(dir);
     Deno.mkdirSync(dir, { recursive: true });
-    return publish(dir, name, bytes);
+    return publish(dir, name, bytes, record, retries - 1);
   }
   try {
     Deno.linkSync(tempPath, lockPath);
-    return true;
   } catch (error) {
+    removeQuietly(tempPath);
     if (error instanceof Deno.errors.AlreadyExists) return false;
     if (
       error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotSupported
@@ -507,9 +531,42 @@ function publish(dir: string, name: string, bytes: Uint8Array): boolean {
       );
     }
     throw fsError("publish", lockPath, error);
-  } finally {
-    removeQuietly(tempPath);
   }
+  if (record.pid === Deno.pid) published.set(lockPath, { tempPath, record });
+  else removeQuietly(tempPath); // the owner is another process: this one may exit before it
+  return true;
+}
+
+/** Identifies this thread's temporary files; the pid alone is shared by a process's workers. */
+const THREAD_ID = randomId().slice(0, 8);
+
+/** Locks this thread published and still links under their temporary name. */
+const published = new Map<string, { tempPath: string; record: LockRecord }>();
+
+/**
+ * Under the guard: `true` when the lock file is the one this thread published for an owner that
+ * `matches`, proven by its inode being that of the temporary name still linked here. `false` when
+ * it cannot be proven that way; the caller then reads the file.
+ */
+function isOwnPublished(lockPath: string, matches: (record: LockRecord) => boolean): boolean {
+  const own = published.get(lockPath);
+  if (!own || !matches(own.record)) return false;
+  try {
+    const lock = Deno.lstatSync(lockPath);
+    const temp = Deno.lstatSync(own.tempPath);
+    if (lock.ino !== null && lock.ino === temp.ino && lock.dev === temp.dev) return true;
+  } catch {
+    // Either name is gone.
+  }
+  forgetPublished(lockPath); // ours was removed or replaced by someone else
+  return false;
+}
+
+function forgetPublished(lockPath: string): void {
+  const own = published.get(lockPath);
+  if (!own) return;
+  published.delete(lockPath);
+  removeQuietly(own.tempPath);
 }
 
 /**
@@ -533,6 +590,8 @@ function remove(lockPath: string): boolean {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw fsError("remove", lockPath, error);
+  } finally {
+    forgetPublished(lockPath);
   }
 }
 

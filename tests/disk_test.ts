@@ -2,7 +2,15 @@
 // root can mount; elsewhere these tests are skipped with the reason.
 
 import assert from "node:assert/strict";
-import { acquire, checkLock, listLocks, LockDirectoryError, lockDirSync, release } from "../mod.ts";
+import {
+  acquire,
+  checkLock,
+  listLocks,
+  LockDirectoryError,
+  lockDirSync,
+  lockFilenameSync,
+  release,
+} from "../mod.ts";
 
 function sh(command: string, args: string[]): boolean {
   try {
@@ -53,7 +61,8 @@ Deno.test({
         (error: Error) => error instanceof LockDirectoryError && /disk is full/.test(error.message),
       );
       const names = [...Deno.readDirSync(dir)].map((entry) => entry.name);
-      assert.deepEqual(names.filter((name) => name.endsWith(".tmp")), []);
+      const newName = lockFilenameSync("new.ts");
+      assert.deepEqual(names.filter((name) => name.startsWith(`.${newName}`)), []);
       assert.equal((await checkLock(manaDir, "kept.ts"))?.unitId, "1.1");
       Deno.removeSync(`${root}/filler`);
       assert.ok(await acquire(manaDir, "1.1", Deno.pid, "new.ts"));

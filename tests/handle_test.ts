@@ -195,7 +195,8 @@ Deno.test("onCompromised: reports a lock file that was removed", async () => {
 Deno.test("onCompromised: reports a lock file that was replaced", async () => {
   const manaDir = tempManaDir();
   const [held, compromised] = await watched(manaDir);
-  // Rewritten in place, without a removal: only the content says that it changed.
+  // Replaced as lock writers do, by a new file under the lock name.
+  Deno.removeSync(held.lockPath);
   plantLock(manaDir, { unitId: "9.9", pid, filePath: FILE, lockedAt: 1 });
   const event = await within(compromised, 5_000, "the compromise report");
   assert.equal(event.reason, "replaced");

@@ -165,3 +165,16 @@ Deno.test("bad arguments are refused before anything is written", async () => {
   await assert.rejects(acquire(manaDir, "1", pid, ""), TypeError);
   assert.deepEqual([...Deno.readDirSync(manaDir)], []);
 });
+
+Deno.test("release after a forced removal and a new holder removes nothing of theirs", async () => {
+  const manaDir = tempManaDir();
+  const dir = lockDirSync(manaDir);
+  assert.ok(await acquire(manaDir, "1.1", pid, "a.ts"));
+  // While held, the lock is also linked under this process's temporary name.
+  assert.equal([...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")).length, 1);
+  Deno.removeSync(lockPathOf(manaDir, "a.ts")); // forced away, as `rm` or clearAll would
+  assert.ok(await acquire(manaDir, "2.2", 1, "a.ts")); // a new holder: pid 1 is alive
+  assert.equal(await release(manaDir, "1.1", pid, "a.ts"), false);
+  assert.equal((await checkLock(manaDir, "a.ts"))?.unitId, "2.2");
+  assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")), []);
+});

@@ -201,8 +201,12 @@ publish:
       :: else
       fi
     };
+    /* The code keeps the temporary name linked while its own process holds the lock, so that
+     * release can recognise the file by inode instead of by content. That second name changes
+     * nothing at the lock name and no decision (a file's identity is its owner here), so the
+     * model drops the temporary file at once, as the code does when the link fails. */
     /* @src src/store.ts "removeQuietly(tempPath);" */
-    /* @src src/store.ts "if (publish(dir, name, bytes)) return record;" */
+    /* @src src/store.ts "if (publish(dir, name, bytes, record)) return record;" */
     atomic {
       tmp_present[me] = 0; tmp_complete[me] = 0;
       if :: linked -> linked = 0; goto critical :: else fi
