@@ -11,7 +11,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const PEERS = `${ROOT}bench/peers`;
 const DENO_FLAGS = ["--allow-read", "--allow-write", "--allow-run", "--allow-sys=hostname"];
 const ROUNDS = quick ? 2 : 5;
-const CYCLES = quick ? 400 : 2000;
+const CYCLES = quick ? 400 : 6000;
 const HANDOFFS = quick ? 8 : 40;
 const CONTEND_MS = quick ? 2_000 : 10_000;
 const CONTENDERS = 8;
@@ -81,8 +81,8 @@ for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 ? [...cycleNames].reverse() : cycleNames;
   for (const [name, measure] of order) {
     const result = await measure(freshDir());
-    // The first batch of each process warms the JIT; it is left out.
-    cycleSamples.get(name)!.push(...(result.batches as number[]).slice(1));
+    // The first batches of each process warm the JIT and the caches; they are left out.
+    cycleSamples.get(name)!.push(...(result.batches as number[]).slice(quick ? 1 : 5));
   }
 }
 const cycle = new Map([...cycleSamples].map(([name, samples]) => [name, median(samples)]));
