@@ -4,33 +4,10 @@
 import assert from "node:assert/strict";
 import { lockFilenameSync } from "../mod.ts";
 import { ROOT, tempManaDir } from "./_helpers.ts";
+import { type Totals, totalsOf } from "./fixtures/marker.ts";
 
 const CONTENDER = `${ROOT}tests/fixtures/contender.ts`;
 const FLAGS = ["--allow-read", "--allow-write", "--allow-run", "--allow-sys=hostname"];
-
-interface Totals {
-  acquired: number;
-  overlaps: number;
-  takeovers: number;
-  kills: number;
-}
-
-function totalsOf(workDir: string, kills: number): Totals {
-  const totals: Totals = { acquired: 0, overlaps: 0, takeovers: 0, kills };
-  for (const entry of Deno.readDirSync(workDir)) {
-    if (!entry.name.startsWith("stats-")) continue;
-    let stats;
-    try {
-      stats = JSON.parse(Deno.readTextFileSync(`${workDir}/${entry.name}`));
-    } catch {
-      continue; // being rewritten this instant
-    }
-    totals.acquired += stats.acquired;
-    totals.overlaps += stats.overlaps;
-    totals.takeovers += stats.takeovers;
-  }
-  return totals;
-}
 
 /**
  * Races `processes` contenders on one lock until they reach `target` acquisitions (and, with

@@ -10,6 +10,7 @@ import { LineReader } from "./fixtures/child.ts";
 import { FencedStorage } from "./fixtures/fenced.ts";
 import { sleep, within } from "./fixtures/measure.ts";
 import { privateRedis, RedisServer } from "./fixtures/redis_server.ts";
+import { type Totals, totalsOf } from "./fixtures/marker.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 // --allow-run lets the marker check probe whether a marker's process is alive.
@@ -52,29 +53,6 @@ function compromise(): [
   let report!: (event: StoreCompromisedEvent<RedisLock>) => void;
   const promise = new Promise<StoreCompromisedEvent<RedisLock>>((resolve) => report = resolve);
   return [promise, report];
-}
-
-interface Totals {
-  acquired: number;
-  overlaps: number;
-  takeovers: number;
-  kills: number;
-}
-
-function totalsOf(workDir: string, kills: number): Totals {
-  const totals: Totals = { acquired: 0, overlaps: 0, takeovers: 0, kills };
-  for (const entry of Deno.readDirSync(workDir)) {
-    if (!entry.name.startsWith("stats-")) continue;
-    try {
-      const stats = JSON.parse(Deno.readTextFileSync(`${workDir}/${entry.name}`));
-      totals.acquired += stats.acquired;
-      totals.overlaps += stats.overlaps;
-      totals.takeovers += stats.takeovers;
-    } catch {
-      // Being rewritten this instant.
-    }
-  }
-  return totals;
 }
 
 /**
