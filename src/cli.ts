@@ -326,10 +326,8 @@ async function pruneCommand({ manaDir, parsed, out, style }: Context): Promise<n
     );
     return ExitCode.OK;
   }
-  const paths = filePathsByLockPath(manaDir);
   const report = await pruneLocks(manaDir);
-  const removed = report.removed.map(({ lockPath, reason }) => {
-    const filePath = paths.get(lockPath);
+  const removed = report.removed.map(({ lockPath, reason, filePath }) => {
     return filePath === undefined
       ? { lock_path: lockPath, reason }
       : { lock_path: lockPath, reason, file_path: filePath };
@@ -404,23 +402,6 @@ function hasLockDir(manaDir: string): boolean {
     if (error instanceof Deno.errors.NotFound) return false;
     throw fsError("inspect", dir, error);
   }
-}
-
-/** The file path in each readable lock file, read before a prune removes them. */
-function filePathsByLockPath(manaDir: string): Map<string, string> {
-  const dir = joinPath(manaDir, "locks");
-  const paths = new Map<string, string>();
-  try {
-    for (const { name } of Deno.readDirSync(dir)) {
-      if (!name.endsWith(".lock")) continue;
-      const lockPath = joinPath(dir, name);
-      const entry = readEntry(lockPath);
-      if (entry.kind === "lock") paths.set(lockPath, entry.record.filePath);
-    }
-  } catch {
-    // Only used to label what prune removed; prune itself reports any real failure.
-  }
-  return paths;
 }
 
 function granted(name: "read" | "write", path: string): boolean {

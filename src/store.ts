@@ -41,6 +41,8 @@ export interface RemovedLock {
   lockPath: string;
   /** Why it was removed, e.g. `"stale: pid 123 (unit 1.1) is gone"`. */
   reason: string;
+  /** The locked path the file named, when it was a readable lock. */
+  filePath?: string;
 }
 
 /** What {@linkcode pruneLocks} found in the lock directory. */
@@ -578,7 +580,16 @@ function removeIfStale(lockPath: string, removed?: RemovedLock[]): LockRecord | 
   if (entry.kind === "missing") return undefined;
   const verdict = judge(entry);
   if (verdict.state !== "stale") return verdict.state === "held" ? verdict.record : undefined;
-  if (remove(lockPath)) removed?.push({ lockPath, reason: verdict.reason });
+  if (remove(lockPath)) {
+    const filePath = entry.kind === "lock" ? entry.record.filePath : undefined;
+    removed?.push(
+      filePath === undefined ? { lockPath, reason: verdict.reason } : {
+        lockPath,
+        reason: verdict.reason,
+        filePath,
+      },
+    );
+  }
   return undefined;
 }
 
