@@ -5,10 +5,10 @@
 // Usage: deno task bench:peers [--quick]
 
 import { acquireSync } from "../mod.ts";
+import { ensurePeers, median, PEERS } from "./peers/setup.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROOT = new URL("..", import.meta.url).pathname;
-const PEERS = `${ROOT}bench/peers`;
 const DENO_FLAGS = ["--allow-read", "--allow-write", "--allow-run", "--allow-sys=hostname"];
 const ROUNDS = quick ? 2 : 5;
 const CYCLES = quick ? 400 : 6000;
@@ -19,21 +19,6 @@ const STARTS = quick ? 5 : 20;
 const LIST_SIZES = quick ? [100, 1000] : [100, 1000, 10_000];
 
 const decoder = new TextDecoder();
-
-function ensurePeers(): void {
-  try {
-    Deno.statSync(`${PEERS}/node_modules/proper-lockfile`);
-    Deno.statSync(`${PEERS}/node_modules/lockfile`);
-  } catch {
-    console.error("installing the Node peers from npm into bench/peers/node_modules ...");
-    const out = new Deno.Command("npm", {
-      args: ["install", "--no-audit", "--no-fund", "--prefix", PEERS],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).outputSync();
-    if (!out.success) throw new Error("npm install failed in bench/peers");
-  }
-}
 
 async function run(command: string, args: string[]): Promise<Record<string, unknown>> {
   const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
@@ -48,12 +33,6 @@ const ours = (scenario: string, dir: string, n: number) =>
 const peer = (lib: string, scenario: string, dir: string, n: number) =>
   run("node", [`${PEERS}/peer.cjs`, scenario, lib, dir, String(n)]);
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 function freshDir(): string {
   return Deno.makeTempDirSync({ prefix: "agentlock-peers-" });
 }
@@ -65,7 +44,7 @@ const row = (...cells: string[]) => {
   console.log(cells.join(" | "));
 };
 
-ensurePeers();
+ensurePeers(["proper-lockfile", "lockfile"]);
 
 // 1. Uncontended cycle: take and free one lock, nobody else around.
 const cycleNames: [string, (dir: string) => Promise<Record<string, unknown>>][] = [

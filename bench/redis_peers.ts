@@ -6,28 +6,13 @@
 // Usage: deno task bench:redis [--quick]
 
 import { RedisServer } from "../tests/fixtures/redis_server.ts";
+import { ensurePeers, median, PEERS } from "./peers/setup.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROOT = new URL("..", import.meta.url).pathname;
-const PEERS = `${ROOT}bench/peers`;
 const ROUNDS = quick ? 3 : 7;
 const CYCLES = quick ? 1_000 : 2_000;
 const decoder = new TextDecoder();
-
-function ensurePeers(): void {
-  try {
-    Deno.statSync(`${PEERS}/node_modules/redlock`);
-    Deno.statSync(`${PEERS}/node_modules/ioredis`);
-  } catch {
-    console.error("installing the Node peers from npm into bench/peers/node_modules ...");
-    const out = new Deno.Command("npm", {
-      args: ["install", "--no-audit", "--no-fund", "--prefix", PEERS],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).outputSync();
-    if (!out.success) throw new Error("npm install failed in bench/peers");
-  }
-}
 
 async function run(command: string, args: string[]): Promise<number[]> {
   const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
@@ -38,13 +23,7 @@ async function run(command: string, args: string[]): Promise<number[]> {
   return (JSON.parse(decoder.decode(out.stdout)).batches as number[]).slice(1);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-ensurePeers();
+ensurePeers(["redlock", "ioredis"]);
 const server = await RedisServer.start();
 const version = (await new Deno.Command("redis-server", { args: ["--version"] }).output()).stdout;
 const ours = (scenario: string) =>
