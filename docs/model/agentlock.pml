@@ -142,7 +142,7 @@ inline remove_if_stale() {
   atomic { if :: e_present -> read_content() :: else fi };
   /* the owner probe, then unlink(2) if stale: */
   /* @src src/store.ts "const verdict = judge(entry);" */
-  /* @src src/store.ts "if (remove(lockPath)) removed?.push({ lockPath, reason: verdict.reason });" */
+  /* @src src/store.ts "if (remove(lockPath)) {" */
   /* @src src/store.ts "Deno.removeSync(lockPath);" */
   atomic {
     if
